@@ -99,3 +99,58 @@ def format_gi(num_bytes: int) -> str:
     if gib == gib.to_integral_value():
         return f"{int(gib)}Gi"
     return f"{gib.quantize(Decimal('0.1')).normalize()}Gi"
+
+
+_BANDWIDTH = re.compile(r"^\s*(?P<amount>\d+(\.\d+)?)\s*(?P<prefix>[kKmMgGtT]?)(bps|bit/s|b/s)\s*$")
+_BANDWIDTH_TO_GBPS = {"": Decimal("1e-9"), "k": Decimal("1e-6"), "m": Decimal("1e-3"), "g": Decimal(1), "t": Decimal(1000)}
+
+
+def parse_bandwidth(value) -> Decimal:
+    """"10Gbps", "400Mbps", "1.6 Tbps", or a bare number of Gbps → Gbps (Decimal > 0). Bits, not bytes."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a bandwidth such as '10Gbps', got {value!r}")
+    if isinstance(value, (int, float, Decimal)):
+        gbps = Decimal(str(value))
+    elif isinstance(value, str) and (match := _BANDWIDTH.match(value)):
+        gbps = Decimal(match["amount"]) * _BANDWIDTH_TO_GBPS[match["prefix"].lower()]
+    else:
+        raise ValueError(f"expected a bandwidth such as '10Gbps' or '400Mbps', got {value!r}")
+    if not gbps.is_finite() or gbps <= 0:
+        raise ValueError(f"a bandwidth must be a positive amount, got {value!r}")
+    return gbps
+
+
+_CARBON_RATE = re.compile(
+    r"^\s*(?P<amount>\d+(\.\d+)?)\s*(?P<unit>mg|g|kg|t)\s*(co2e?|co₂e?)?\s*(/|per\s+)\s*(h|hr|hour)\s*$",
+    re.IGNORECASE,
+)
+_CARBON_TO_GRAMS = {"mg": Decimal("0.001"), "g": Decimal(1), "kg": Decimal(1000), "t": Decimal(1000000)}
+
+
+def parse_carbon_rate(value) -> Decimal:
+    """"50g CO2/h", "1.2 kg CO2/h", "500 g/hour" → grams of CO2 per hour (Decimal > 0)."""
+    match = _CARBON_RATE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"expected a carbon rate such as '50g CO2/h', got {value!r}")
+    grams = Decimal(match["amount"]) * _CARBON_TO_GRAMS[match["unit"].lower()]
+    if grams <= 0:
+        raise ValueError(f"a carbon rate must be a positive amount, got {value!r}")
+    return grams
+
+
+_PERCENT = re.compile(r"^\s*(?P<amount>\d+(\.\d+)?)\s*%\s*$")
+
+
+def parse_percent(value) -> Decimal:
+    """"99.9%", "95 %" or a bare number 0–100 → Decimal percentage."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a percentage such as '99.9%', got {value!r}")
+    if isinstance(value, (int, float, Decimal)):
+        percent = Decimal(str(value))
+    elif isinstance(value, str) and (match := _PERCENT.match(value)):
+        percent = Decimal(match["amount"])
+    else:
+        raise ValueError(f"expected a percentage such as '99.9%', got {value!r}")
+    if not percent.is_finite() or not 0 <= percent <= 100:
+        raise ValueError(f"a percentage must be between 0 and 100, got {value!r}")
+    return percent

@@ -1,0 +1,12 @@
+"""The Celery app: Redis broker, settings from Django, beat schedule for re-driving intents."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flare_portal.settings")
+
+app = Celery("flare")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.conf.beat_schedule = {}
