@@ -98,6 +98,11 @@ TEMPLATES = [
     },
 ]
 
+# Each test run gets its own database (parallel runs must not collide); subprocesses of the run
+# (live servers, workers) inherit the name through the environment.
+if not os.environ.get("FLARE_TEST_DB_NAME"):
+    os.environ["FLARE_TEST_DB_NAME"] = f"test_flare_{os.getpid()}"
+
 DATABASES = {
     "default": {
         "ENGINE": "django_tenants.postgresql_backend",

@@ -16,9 +16,19 @@ from pytimeparse2 import parse as _parse_duration
 DEFAULT_CURRENCY = "EUR"
 
 
+# The API server's own quantity grammar: what it would refuse, we refuse too.
+_QUANTITY = re.compile(
+    r"^[+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+
 def parse_quantity(value) -> Decimal:
     """Kubernetes quantity ("80Gi", "1.5G", "4.5", 8) → Decimal. Unit-aware: Gi = 2**30, G = 10**9."""
     if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a Kubernetes quantity such as '80Gi' or '4', got {value!r}")
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise ValueError(f"expected a Kubernetes quantity such as '80Gi' or '4', got {value!r}")
+    if isinstance(value, str) and not _QUANTITY.match(value):
         raise ValueError(f"expected a Kubernetes quantity such as '80Gi' or '4', got {value!r}")
     try:
         quantity = _k8s_parse_quantity(value)
@@ -102,7 +112,9 @@ def format_gi(num_bytes: int) -> str:
 
 
 _BANDWIDTH = re.compile(r"^\s*(?P<amount>\d+(\.\d+)?)\s*(?P<prefix>[kKmMgGtT]?)(bps|bit/s|b/s)\s*$")
-_BANDWIDTH_TO_GBPS = {"": Decimal("1e-9"), "k": Decimal("1e-6"), "m": Decimal("1e-3"), "g": Decimal(1), "t": Decimal(1000)}
+_BANDWIDTH_TO_GBPS = {
+    "": Decimal("1e-9"), "k": Decimal("1e-6"), "m": Decimal("1e-3"), "g": Decimal(1), "t": Decimal(1000),
+}
 
 
 def parse_bandwidth(value) -> Decimal:
