@@ -9,4 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flare_portal.settings")
 app = Celery("flare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    "redrive-intents": {
+        "task": "intents.redrive_intents",
+        "schedule": float(os.environ.get("FLARE_REDRIVE_SECONDS", "15")),
+        "options": {"expires": float(os.environ.get("FLARE_REDRIVE_SECONDS", "15"))},
+    },
+}

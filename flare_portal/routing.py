@@ -1,3 +1,5 @@
-"""Websocket routes. The intents consumer joins them when the portal issue lands."""
+"""Websocket routes: the intents consumer (`/ws/intents/`, session or token auth)."""
 
-websocket_urlpatterns: list = []
+from intents.routing import websocket_urlpatterns as intent_routes
+
+websocket_urlpatterns: list = [*intent_routes]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,7 +38,13 @@ DEBUG = env_bool("FLARE_DEBUG", False)
 SECRET_KEY = env_str("FLARE_SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
 ALLOWED_HOSTS = env_list("FLARE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("FLARE_CSRF_TRUSTED_ORIGINS", "")
-TESTING = env_bool("FLARE_TESTING", False)
+# Under pytest (or FLARE_TESTING=true) a run gets its own Celery queue and test database, so
+# parallel runs and a demo running next to them never share work; children inherit both names.
+TESTING = env_bool("FLARE_TESTING", "pytest" in sys.modules)
+if TESTING:
+    os.environ.setdefault("FLARE_TESTING", "true")
+    os.environ.setdefault("FLARE_CELERY_QUEUE", f"flare-test-{os.getpid()}")
+    os.environ.setdefault("FLARE_API_RATE", "100000/min")
 
 SHARED_APPS = [
     "django_tenants",
@@ -180,6 +187,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["flare_portal.api.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env_str("FLARE_API_RATE", "600/min")},
     "UNAUTHENTICATED_USER": None,
+    # `?format=` belongs to our endpoints (GET /intents/{id}/solver?format=yaml), not to DRF.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -192,6 +201,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "PREPROCESSING_HOOKS": ["flare_portal.api.routing.drop_slashed_duplicates"],
+    "ENUM_NAME_OVERRIDES": {
+        "IntentStatusEnum": ["pending", "queued", "running", "completed", "failed", "cancelling", "cancelled"],
+        "TokenStatusEnum": ["active", "expired", "revoked"],
+        "ConditionStatusEnum": ["True", "False", "Unknown"],
+        "SubmitStatusEnum": ["pending", "queued"],
+    },
 }
 
 CELERY_BROKER_URL = env_str("FLARE_CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")

@@ -33,7 +33,7 @@ class Tenant(TenantMixin):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=40, unique=True)
     is_active = models.BooleanField(default=True)
-    max_concurrent_gpus = models.PositiveIntegerField(default=16)
+    max_concurrent_gpus = models.PositiveIntegerField(default=64)
     max_hourly_spend = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("200.00"))
     max_active_intents = models.PositiveIntegerField(default=50)
     monthly_budget = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("20000.00"))

@@ -68,7 +68,9 @@ class IntentRef:
 
     @property
     def namespace(self) -> str:
-        return f"flare-{self.tenant}-{self.workload_name}"[:63].rstrip("-")
+        from intents.workload import namespace_name
+
+        return namespace_name(self.tenant, self.workload_name)
 
 
 @dataclass
