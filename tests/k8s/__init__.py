@@ -1,0 +1,1 @@
+"""Kubernetes API emulator and fake FLUIDOS/Liqo controllers for KubernetesFederation tests."""
