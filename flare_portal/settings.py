@@ -40,6 +40,12 @@ ALLOWED_HOSTS = env_list("FLARE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],tests
 CSRF_TRUSTED_ORIGINS = env_list("FLARE_CSRF_TRUSTED_ORIGINS", "")
 # Under pytest (or FLARE_TESTING=true) a run gets its own Celery queue and test database, so
 # parallel runs and a demo running next to them never share work; children inherit both names.
+# Behind a TLS-terminating ingress: trust its X-Forwarded-Proto header (opt-in).
+if env_bool("FLARE_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
 TESTING = env_bool("FLARE_TESTING", "pytest" in sys.modules)
 if TESTING:
     os.environ.setdefault("FLARE_TESTING", "true")
