@@ -22,7 +22,9 @@ def parse_mapping_text(text: str) -> dict[str, str]:
     """Annotations or labels pasted as JSON, YAML-ish `key: value` or `key=value` lines."""
     from .gpu_labels import parse_label_text
 
-    return parse_label_text(text or "")
+    if not (text or "").strip():
+        return {}
+    return parse_label_text(text)
 
 
 def _reserved_subquery():
@@ -203,7 +205,7 @@ class GpuNodeAdmin(admin.ModelAdmin):
         from .annotations import kubectl_annotate_command
 
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>",
-                           kubectl_annotate_command(node.name, node.annotations))
+                           kubectl_annotate_command(node.name, node.annotations or node.traits()))
 
     def save_model(self, request, obj, form, change):
         obj.save()
@@ -228,7 +230,7 @@ class GpuNodeAdmin(admin.ModelAdmin):
     def show_kubectl_annotate(self, request, queryset):
         from .annotations import kubectl_annotate_command
 
-        commands = [kubectl_annotate_command(node.name, node.annotations) for node in queryset[:50]]
+        commands = [kubectl_annotate_command(node.name, node.annotations or node.traits()) for node in queryset[:50]]
         return render(request, "admin/providers/gpunode/kubectl.html",
                       {**self.admin_site.each_context(request), "title": "kubectl annotate", "commands": commands,
                        "opts": self.model._meta})
