@@ -208,8 +208,8 @@ class Step:
         objective = intent.objective
         assessment = placement.assess(candidates, requirements(intent), objective)
         if assessment.status == "placeable":
-            chosen = assessment.plan
-            blocked = blocked_by_queue(self.schema, intent.intent_id, chosen, candidates)
+            chosen, blocked = backfill(self.schema, intent.intent_id, assessment.plan, candidates,
+                                       assessment.requirements, objective)
             if blocked:
                 assessment.message = blocked
                 return self.enqueue(assessment)
@@ -504,7 +504,7 @@ def queue_decisions(federation=None) -> list[tuple[str, str]]:
     if not entries:
         return []
     taken: dict[str, int] = {}
-    head_nodes: set[str] | None = None
+    head_usable: set[str] | None = None
     allowed = []
     for entry in entries:
         with schema_context(entry.tenant_schema):
@@ -514,42 +514,52 @@ def queue_decisions(federation=None) -> list[tuple[str, str]]:
             continue
         req = requirements(intent)
         adjusted = [o if o.node_id not in taken else _with_free(o, o.free_gpus - taken[o.node_id]) for o in offers]
-        chosen = placement.plan(adjusted, req, intent.objective)
-        if chosen is not None and head_nodes is not None:
-            if any(a.offer.node_id in head_nodes for a in chosen.allocations):
-                chosen = None  # would take GPUs the head is waiting for
+        if head_usable is not None:
+            # Backfill only on nodes the waiting head could never use.
+            adjusted = [o for o in adjusted if o.node_id not in head_usable]
+        chosen = placement.plan(adjusted, req, intent.objective) if adjusted else None
         if chosen is not None:
             allowed.append((entry.tenant_schema, entry.intent_id))
             for allocation in chosen.allocations:
                 taken[allocation.offer.node_id] = taken.get(allocation.offer.node_id, 0) + allocation.gpus
-        elif head_nodes is None:
+        elif head_usable is None:
             # The head cannot start: nodes it could ever use are off limits for backfill.
             effective, _ = placement.effective_requirements(offers, req)
-            head_nodes = {o.node_id for o in offers if not placement.mismatches(o, effective, ignore_capacity=True)}
+            head_usable = {o.node_id for o in offers if not placement.mismatches(o, effective, ignore_capacity=True)}
     return allowed
 
 
-def blocked_by_queue(schema: str, intent_id: str, chosen, offers) -> str | None:
-    """Backfill rule for anyone not yet at the head: a plan may not use a node that the head of
-    the queue (the first entry ahead of this intent) could ever use. Returns why, or None."""
+def head_nodes(schema: str, intent_id: str, offers) -> tuple[set[str], int]:
+    """Nodes the head of the queue (the first entry ahead of this intent) could ever use, and how
+    many entries are ahead. Empty when nothing is ahead."""
     from django_tenants.utils import schema_context
 
     entries = list(QueueEntry.objects.order_by("-priority", "enqueued_at", "id"))
     mine = next((i for i, e in enumerate(entries) if e.tenant_schema == schema and e.intent_id == intent_id), None)
     ahead = entries[:mine] if mine is not None else entries
     if not ahead:
-        return None
+        return set(), 0
     head = ahead[0]
     with schema_context(head.tenant_schema):
         head_intent = Intent.objects.filter(intent_id=head.intent_id, phase=P.QUEUED).first()
     if head_intent is None:
-        return None
+        return set(), len(ahead)
     effective, _ = placement.effective_requirements(offers, requirements(head_intent))
-    wanted = {o.node_id for o in offers if not placement.mismatches(o, effective, ignore_capacity=True)}
-    if any(a.offer.node_id in wanted for a in chosen.allocations):
-        return (f"Queued behind {len(ahead)} earlier intent(s): the free GPUs on "
-                f"{', '.join(chosen.nodes)} are what the head of the queue is waiting for")
-    return None
+    return {o.node_id for o in offers if not placement.mismatches(o, effective, ignore_capacity=True)}, len(ahead)
+
+
+def backfill(schema: str, intent_id: str, chosen, offers, req, objective):
+    """Backfill rule for anyone not at the head of the queue: never take GPUs on a node the head
+    could use. A plan that would is re-planned on the other nodes. Returns (plan, why-blocked)."""
+    reserved, ahead = head_nodes(schema, intent_id, offers)
+    if not reserved or not any(a.offer.node_id in reserved for a in chosen.allocations):
+        return chosen, None
+    others = [o for o in offers if o.node_id not in reserved]
+    alternative = placement.plan(others, req, objective) if others else None
+    if alternative is not None:
+        return alternative, None
+    return None, (f"Queued behind {ahead} earlier intent(s): the free GPUs that fit are on "
+                  f"{', '.join(chosen.nodes)}, which the head of the queue is waiting for")
 
 
 def _with_free(offer, free: int):

@@ -147,12 +147,16 @@ def submit_intent(tenant: Tenant, user, payload, *, federation=None) -> SubmitRe
         check_quotas(tenant_row, doc, req, hourly)
         queued = assessment.status == "queue"
         if not queued and assessment.plan is not None:
-            from .reconcile import blocked_by_queue
+            from .reconcile import backfill
 
-            blocked = blocked_by_queue(schema, "", assessment.plan, offers)
+            chosen, blocked = backfill(schema, "", assessment.plan, offers, assessment.requirements or req,
+                                       doc["objective"])
             if blocked:
                 queued = True
                 assessment.message = blocked
+            elif chosen is not assessment.plan:
+                assessment.plan = chosen
+                estimate, hourly, currency = chosen, chosen.hourly_cost, chosen.currency
         start = now if not queued else estimate_start(assessment.requirements or req, doc["objective"], offers, now)
         intent = Intent.objects.create(
             name=name, owner=user if getattr(user, "pk", None) else None,
