@@ -26,7 +26,6 @@ from providers.federation.base import (
     Conflict,
     Deployment,
     Failed,
-    FederationError,
     IntentRef,
     Peering,
     Reservation,

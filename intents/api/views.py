@@ -3,12 +3,12 @@ from __future__ import annotations
 import yaml
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from flare_portal.api.errors import FlareAPIException
-from flare_portal.api.views import TenantAPIView, TenantGenericAPIView
+from flare_portal.api.views import TenantAPIView, TenantGenericAPIView, error_responses
 
 from .. import services
 from ..filtersets import IntentFilterSet
@@ -24,13 +24,8 @@ from .serializers import (
     submit_response,
 )
 
-ERRORS = {code: OpenApiResponse(description=desc) for code, desc in {
-    400: "INVALID_FORMAT / MISSING_REQUIRED_FIELD", 401: "INVALID_TOKEN / TOKEN_EXPIRED / TOKEN_REVOKED",
-    403: "INSUFFICIENT_PERMISSIONS", 404: "NOT_FOUND", 429: "QUOTA_EXCEEDED / RATE_LIMITED"}.items()}
-SUBMIT_ERRORS = {**ERRORS,
-                 402: OpenApiResponse(description="COST_LIMIT_EXCEEDED"),
-                 409: OpenApiResponse(description="GPU_MODEL_UNAVAILABLE / GPU_MEMORY_INSUFFICIENT / "
-                                                  "GPU_COUNT_INSUFFICIENT / REGION_UNAVAILABLE / INSUFFICIENT_RESOURCES")}
+ERRORS = error_responses(e429="QUOTA_EXCEEDED / RATE_LIMITED")
+SUBMIT_ERRORS = error_responses(400, 401, 402, 403, 409, 429, e429="QUOTA_EXCEEDED / RATE_LIMITED")
 
 
 def get_intent(intent_id: str) -> Intent:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.response import Response
 
 from flare_portal.api.errors import FlareAPIException
 from flare_portal.api.views import TenantGenericAPIView

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from flare_portal.api.errors import FlareAPIException
-from flare_portal.api.views import TenantAPIView, TenantGenericAPIView
+from flare_portal.api.views import TenantAPIView, TenantGenericAPIView, error_responses
 from tenants import services
 from tenants.filtersets import ApiTokenFilterSet
 from tenants.models import ApiToken
@@ -20,9 +20,7 @@ from .serializers import (
     VerifySerializer,
 )
 
-ERRORS = {code: OpenApiResponse(description=desc) for code, desc in {
-    400: "INVALID_FORMAT / MISSING_REQUIRED_FIELD", 401: "INVALID_TOKEN / TOKEN_EXPIRED / TOKEN_REVOKED",
-    403: "INSUFFICIENT_PERMISSIONS", 404: "NOT_FOUND", 429: "RATE_LIMITED"}.items()}
+ERRORS = error_responses()
 
 
 def caller_can_manage(request) -> bool:
