@@ -45,10 +45,10 @@ class SubmitResult:
 
 
 def _enqueue_reconcile(schema: str, intent_id: str) -> None:
-    from .tasks import reconcile_intent
+    from .tasks import schedule_reconcile
 
     try:
-        reconcile_intent.delay(schema, intent_id)
+        schedule_reconcile(schema, intent_id)
     except Exception:  # noqa: BLE001 - the beat re-drives it; submit must not fail on a broker hiccup
         logger.exception("could not enqueue reconcile for %s/%s", schema, intent_id)
 

@@ -81,3 +81,23 @@ def test_lost_message_is_recovered_by_redrive(celery_worker, client_a, demo_fede
     assert tasks.redrive_intents() >= 1  # what beat runs every FLARE_REDRIVE_SECONDS
     intent = wait_for(tenant_a, intent_id, {"Succeeded", "Failed"})
     assert intent.phase == "Succeeded", intent.message
+
+
+def test_redrive_never_doubles_a_live_chain(client_a, demo_federation, tenant_a, clean_tenant_rows, monkeypatch):
+    """Each intent has one polling chain: the beat only restarts intents whose lease expired."""
+    from intents import tasks
+
+    started = []
+    monkeypatch.setattr(tasks.reconcile_intent, "apply_async",
+                        lambda args, **kwargs: started.append((args, kwargs)))
+    response = client_a.post("/api/v1/intents", batch("one-chain"), format="json")
+    intent_id = response.json()["intent_id"]
+    assert tasks.has_lease(tenant_a.schema_name, intent_id)          # submit started the chain
+    assert tasks.redrive_intents() == 0                               # alive: nothing to re-drive
+    tasks._redis().delete(tasks.lease_key(tenant_a.schema_name, intent_id))   # the chain died
+    assert tasks.redrive_intents() == 1
+    assert len([s for s in started if s[0][1] == intent_id]) == 2
+    # A superseded task exits without doing anything.
+    tasks.reconcile_intent(tenant_a.schema_name, intent_id, False, "stale-token")
+    with schema_context(tenant_a.schema_name):
+        assert Intent.objects.get(intent_id=intent_id).phase == "Submitted"
