@@ -426,6 +426,9 @@ class Requirements:
     interruptible: bool = False
     multi_instance: bool = False
     dedicated: bool = False
+    # CPU and memory one unit (replica / task) requests: the node must have at least that allocatable
+    cpu_millicores: int | None = None
+    memory_request: int | None = None        # bytes
     # the gang
     units: int = 1                           # scaling.min_replicas or batch.parallel_tasks
     deployment_strategy: str = "flexible"
@@ -519,6 +522,14 @@ class Requirements:
 
         model = gpu.get("model")
         count = gpu.get("count")
+        cpu_millicores = memory_request = None
+        try:
+            if resources.get("cpu") not in (None, ""):
+                cpu_millicores = int(parse_quantity(resources["cpu"]) * 1000)
+            if resources.get("memory") not in (None, ""):
+                memory_request = int(parse_quantity(resources["memory"]))
+        except ValueError:
+            cpu_millicores = memory_request = None
         timeout = batch.get("timeout") if workload_type == "batch" else None
         if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
             expected = int(timeout)
@@ -565,6 +576,8 @@ class Requirements:
             communication_pattern=_enum(workload.get("communication_pattern")),
             model=None if _is_any(model) else canonical_model(str(model)),
             gpus_per_unit=max(1, int(count)) if count not in (None, "") else 1,
+            cpu_millicores=cpu_millicores,
+            memory_request=memory_request,
             memory_min=None if gpu.get("memory_min") in (None, "") else parse_bytes(gpu["memory_min"]),
             memory_max=None if gpu.get("memory_max") in (None, "") else parse_bytes(gpu["memory_max"]),
             cores_min=_int_or_none(gpu.get("cores_min")),
@@ -790,6 +803,15 @@ def _iter_mismatches(f: _Facts, req: Requirements, ignore_capacity: bool, cost_s
         what = "GPUs" if ignore_capacity else "free GPUs"
         yield Mismatch("gpu.count", f"node has {capacity} {what}, intent needs {req.gpus_per_unit} "
                                     f"on one node per {req.unit_word}")
+
+    node_cpu = f.offer.cpu_millicores
+    if req.cpu_millicores and node_cpu is not None and node_cpu < req.cpu_millicores:
+        yield Mismatch("workload.resources.cpu", f"node has {node_cpu / 1000:g} CPUs allocatable, one "
+                                                 f"{req.unit_word} asks {req.cpu_millicores / 1000:g}")
+    node_memory = f.offer.memory_bytes
+    if req.memory_request and node_memory is not None and node_memory < req.memory_request:
+        yield Mismatch("workload.resources.memory", f"node has {format_gi(node_memory)} memory allocatable, "
+                                                    f"one {req.unit_word} asks {format_gi(req.memory_request)}")
 
     cores = t.cores_per_gpu
     if req.cores_min is not None and (cores <= 0 or cores < req.cores_min):

@@ -168,9 +168,17 @@ class GpuNode(models.Model):
         )
 
     def as_offer(self, free_gpus: int, power_watts: int | None = None) -> Offer:
+        from flare_portal.units import parse_quantity
+
+        try:
+            cpu = int(parse_quantity(self.cpu) * 1000)
+            memory = int(parse_quantity(self.memory))
+        except ValueError:
+            cpu = memory = None
         return Offer(
             node_id=str(self.pk), node_name=self.name, flavor_name=self.flavor_name, traits=self.traits(),
             provider=self.provider.profile(), free_gpus=free_gpus, total_gpus=self.count, power_watts=power_watts,
+            cpu_millicores=cpu, memory_bytes=memory,
         )
 
 

@@ -107,3 +107,5 @@ class Offer:
     total_gpus: int
     power_watts: int | None = None   # per GPU, from the catalogue, for carbon estimates
     extra: dict = field(default_factory=dict, compare=False)
+    cpu_millicores: int | None = None    # node allocatable CPU (None: not published)
+    memory_bytes: int | None = None      # node allocatable memory

@@ -236,3 +236,14 @@ def test_bad_documents_change_nothing(client_a, demo_federation):
         response = client_a.post("/api/v1/intents", payload, format="json")
         assert response.status_code == 400, (payload, response.content)
     assert Intent.objects.count() == 0 and IntentEvent.objects.count() == 0
+
+
+def test_cpu_and_memory_of_one_unit_must_fit_a_node(client_a, demo_federation):
+    doc = small_job(name="too-many-cpus")
+    doc["intent"]["workload"]["resources"]["cpu"] = "4096"
+    body = check_error(client_a.post("/api/v1/intents", doc, format="json"), 409, "INSUFFICIENT_RESOURCES")
+    assert "CPU" in body["message"]
+    doc["intent"]["workload"]["resources"]["cpu"] = "4"
+    doc["intent"]["workload"]["resources"]["memory"] = "64Ti"
+    body = check_error(client_a.post("/api/v1/intents", doc, format="json"), 409, "INSUFFICIENT_RESOURCES")
+    assert "memory" in body["message"]
