@@ -53,8 +53,10 @@ if TESTING:
     os.environ.setdefault("FLARE_API_RATE", "100000/min")
 
 SHARED_APPS = [
-    "django_tenants",
+    # `tenants` first: its `create_tenant` command (tenant + first admin) must win over the one
+    # django-tenants ships (Django takes a command from the earliest app that defines it).
     "tenants",
+    "django_tenants",
     "providers",
     "daphne",
     "django.contrib.admin",
