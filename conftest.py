@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+pytest_plugins = ["tests.k8s.fixtures"]
+
 import pytest  # noqa: E402
 from django.db import connection  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402

@@ -10,6 +10,11 @@ app = Celery("flare")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.beat_schedule = {
+    "refresh-inventory": {
+        "task": "intents.refresh_inventory",
+        "schedule": float(os.environ.get("FLARE_INVENTORY_REFRESH_SECONDS", "60")),
+        "options": {"expires": float(os.environ.get("FLARE_INVENTORY_REFRESH_SECONDS", "60"))},
+    },
     "redrive-intents": {
         "task": "intents.redrive_intents",
         "schedule": float(os.environ.get("FLARE_REDRIVE_SECONDS", "15")),

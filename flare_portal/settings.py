@@ -237,6 +237,24 @@ FLARE_SIM_BATCH_SECONDS = env_float("FLARE_SIM_BATCH_SECONDS", 60.0)
 FLARE_KUBECONFIG = env_str("FLARE_KUBECONFIG", "")
 FLARE_KUBE_CONTEXT = env_str("FLARE_KUBE_CONTEXT", "")
 FLARE_FLUIDOS_NAMESPACE = env_str("FLARE_FLUIDOS_NAMESPACE", "fluidos")
+FLARE_KUBE_RETRIES = env_int("FLARE_KUBE_RETRIES", 4)           # per API call, on 409/429/5xx/timeouts
+FLARE_KUBE_BACKOFF = env_float("FLARE_KUBE_BACKOFF", 0.2)       # first backoff, doubled per retry
+FLARE_KUBE_MAX_BACKOFF = env_float("FLARE_KUBE_MAX_BACKOFF", 5.0)
+FLARE_KUBE_TIMEOUT = env_float("FLARE_KUBE_TIMEOUT", 30.0)      # seconds per API request
+
+# Reconciliation: how often a waiting step polls, how often a running workload is observed, how
+# many fresh attempts a failed placement gets, and FLARE's own per-step timeouts (FLUIDOS.md §6.10).
+FLARE_POLL_SECONDS = env_float("FLARE_POLL_SECONDS", 2.0)
+FLARE_RUNNING_POLL_SECONDS = env_float("FLARE_RUNNING_POLL_SECONDS", 10.0)
+FLARE_MAX_RETRIES = env_int("FLARE_MAX_RETRIES", 3)
+FLARE_STEP_TIMEOUTS = {
+    "Discovering": env_float("FLARE_TIMEOUT_DISCOVERING", 150.0),
+    "Reserving": env_float("FLARE_TIMEOUT_RESERVING", 120.0),
+    "Peering": env_float("FLARE_TIMEOUT_PEERING", 300.0),
+    "Offloading": env_float("FLARE_TIMEOUT_OFFLOADING", 120.0),
+    "Deploying": env_float("FLARE_TIMEOUT_DEPLOYING", 300.0),
+}
+FLARE_INVENTORY_REFRESH_SECONDS = env_float("FLARE_INVENTORY_REFRESH_SECONDS", 60.0)
 
 # Token bookkeeping: last_used is written at most this often per token.
 FLARE_TOKEN_LAST_USED_INTERVAL = env_int("FLARE_TOKEN_LAST_USED_INTERVAL", 60)

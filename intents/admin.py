@@ -17,7 +17,10 @@ from .models import Intent, IntentEvent, Webhook, WebhookAttempt, WebhookDeliver
 class TenantSchemaAdmin(admin.ModelAdmin):
     def _in_tenant(self, request) -> bool:
         tenant = getattr(request, "tenant", None)
-        return tenant is not None and not tenant.is_public
+        membership = getattr(request.user, "membership", None) if hasattr(request.user, "membership") else None
+        # The signed-in user's own tenant only (never one a bearer header selected).
+        return (tenant is not None and not tenant.is_public and membership is not None
+                and membership.tenant_id == tenant.pk)
 
     def has_module_permission(self, request):
         return self._in_tenant(request) and super().has_module_permission(request)

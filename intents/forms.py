@@ -241,5 +241,5 @@ class ResourceFilterForm(forms.Form):
     tier = forms.ChoiceField(required=False, choices=[("", "any"), *[(t, t) for t in
                                                                    ("premium", "standard", "gaming", "inference",
                                                                     "budget")]])
-    max_price = forms.DecimalField(label="Max price per GPU-hour", required=False, min_value=0, max_digits=10, decimal_places=2)
+    max_price = forms.DecimalField(label="Max price / GPU·h", required=False, min_value=0, max_digits=10, decimal_places=2)
     available_only = forms.BooleanField(label="Free now", required=False)

@@ -228,6 +228,7 @@ class Step:
                            gpus=chosen.total_gpus, federation_state=self.state)
         if assessment.status == "queue":
             return self.enqueue(assessment)
+        self.teardown(assessment.error_code or "NoCandidate")  # the Solver and Discovery of this attempt
         return self.go(P.FAILED, assessment.error_code or "NoCandidate",
                        assessment.message or discovery_message or "No offer can satisfy this intent",
                        event_type="Warning", again=None, suggestions=assessment.suggestions or [])

@@ -91,3 +91,19 @@ def wake_queue() -> int:
         schedule_reconcile(schema, intent_id, dequeue=True)
     refresh_queue_positions()
     return len(allowed)
+
+
+@shared_task(name="intents.refresh_inventory", ignore_result=True)
+def refresh_inventory() -> int:
+    """Beat: keep the inventory (and so submit's feasibility answers) current with what the
+    federation advertises. The simulated backend reads the database directly and has nothing to do;
+    the Kubernetes backend runs its inventory Discovery and reads every PeeringCandidate."""
+    from providers.federation import get_federation
+
+    federation = get_federation()
+    probe = getattr(federation, "probe_inventory", None)
+    refresh = getattr(federation, "refresh_inventory", None)
+    if probe is None or refresh is None:
+        return 0
+    probe()
+    return refresh()

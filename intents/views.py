@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -54,8 +54,14 @@ def membership_of(user) -> Membership | None:
 
 
 def has_tenant(request) -> bool:
+    """The portal serves the session user's own tenant only. The middleware would let a bearer
+    header pick another schema; a portal page must never mix one user's role with another
+    tenant's data, so that case fails closed like an account without a tenant."""
     tenant = getattr(request, "tenant", None)
-    return tenant is not None and not tenant.is_public
+    if tenant is None or tenant.is_public or not request.user.is_authenticated:
+        return False
+    membership = membership_of(request.user)
+    return membership is not None and membership.tenant_id == tenant.pk
 
 
 def page(request, template: str, context: dict | None = None, status: int = 200):
@@ -111,7 +117,7 @@ def month_start(now: datetime) -> datetime:
 def _reservation_rows(schema: str, start: datetime, end: datetime):
     return (GpuReservation.objects.filter(tenant_schema=schema, created_at__lt=end)
             .filter(Q(released_at__isnull=True) | Q(released_at__gt=start))
-            .order_by("created_at")
+            .order_by("-created_at")  # beyond the cap, the oldest history is what gets dropped
             .values_list("created_at", "activated_at", "released_at", "gpus", "price_per_gpu_hour")[:20000])
 
 

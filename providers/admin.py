@@ -111,7 +111,7 @@ class ProviderAdmin(admin.ModelAdmin):
     search_fields = ["name", "fluidos_domain", "region"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [GpuNodeInline]
-    actions = ["deactivate", "activate"]
+    actions = ["import_from_cluster", "deactivate", "activate"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "active", "currency"]}),
         ("FLUIDOS identity", {"fields": ["fluidos_domain", "fluidos_node_id", "fluidos_ip",
@@ -142,6 +142,22 @@ class ProviderAdmin(admin.ModelAdmin):
         used = reserved.aggregate(total=Sum("gpus"))["total"] or 0
         return provider._total - used
 
+    @admin.action(description="Import GPU nodes from the provider cluster (kubeconfig Secret)")
+    def import_from_cluster(self, request, queryset):
+        from tenants.services import ServiceError
+
+        from .node_sync import client_for_provider, sync_nodes
+
+        for provider in queryset:
+            try:
+                report = sync_nodes(provider, client_for_provider(provider), actor=request.user)
+            except ServiceError as error:
+                self.message_user(request, f"{provider.name}: {error.message}", messages.ERROR)
+                continue
+            self.message_user(request, report.summary(), messages.SUCCESS if report.ok else messages.WARNING)
+            for problem in report.errors[:20]:
+                self.message_user(request, problem, messages.WARNING)
+
     @admin.action(description="Deactivate (stop advertising every node)")
     def deactivate(self, request, queryset):
         updated = services.set_provider_active(queryset, False, actor=request.user)
@@ -162,7 +178,7 @@ class GpuNodeAdmin(admin.ModelAdmin):
     search_fields = ["name", "model", "provider__name", "region"]
     list_select_related = ["provider"]
     readonly_fields = ["parsed_traits", "flavor_name_display", "kubectl_command", "created_at", "updated_at"]
-    actions = ["mark_unavailable", "mark_available", "show_kubectl_annotate"]
+    actions = ["mark_unavailable", "mark_available", "show_kubectl_annotate", "push_annotations_to_nodes"]
     change_list_template = "admin/providers/gpunode/change_list.html"
     fieldsets = [
         (None, {"fields": ["provider", "name", "available", ("cpu", "memory", "pods")]}),
@@ -225,6 +241,24 @@ class GpuNodeAdmin(admin.ModelAdmin):
     def mark_available(self, request, queryset):
         changed = services.set_availability(queryset, True, actor=request.user)
         self.message_user(request, f"{changed} node(s) marked available.")
+
+    @admin.action(description="Push annotations to the nodes in the provider cluster")
+    def push_annotations_to_nodes(self, request, queryset):
+        from tenants.services import ServiceError
+
+        from .node_sync import client_for_provider, push_annotations
+
+        clients = {}
+        for node in queryset.select_related("provider"):
+            try:
+                if node.provider_id not in clients:
+                    clients[node.provider_id] = client_for_provider(node.provider)
+                push_annotations(node, clients[node.provider_id])
+            except ServiceError as error:
+                self.message_user(request, f"{node}: {error.message}", messages.ERROR)
+                continue
+            services.record_audit(tenant=None, actor=request.user, action="node.push_annotations", target=str(node))
+            self.message_user(request, f"{node}: annotations pushed to the cluster node.")
 
     @admin.action(description="Show kubectl annotate command")
     def show_kubectl_annotate(self, request, queryset):

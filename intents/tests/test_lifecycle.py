@@ -272,3 +272,15 @@ def test_reconcile_is_idempotent_on_terminal_intents(client_a, demo_federation, 
     with schema_context(tenant_a.schema_name):
         assert advance(tenant_a.schema_name, intent_id).again is None
     assert phases(tenant_a, intent_id) == before
+
+
+def test_failed_placement_releases_its_solver_and_discovery(client_a, tenant_a, make_node):
+    from providers.models import GpuNode
+
+    make_node(provider_name="Only", model="nvidia-l4", count=1)
+    intent_id = submit(client_a, service(name="vanishing", model="nvidia-l4"))
+    GpuNode.objects.update(available=False)  # the only node disappears before discovery
+    intent = drive(tenant_a, intent_id)
+    assert intent.phase == P.FAILED
+    assert not FederationObject.objects.filter(kind__in=["Solver", "Discovery"],
+                                               name__contains=intent_id).exists()

@@ -118,6 +118,22 @@ def test_staff_without_tenant_sees_a_clear_message(demo_federation, tenant_a, us
     assert b"intent.submit" in audit.content and b"acme" in audit.content
 
 
+def test_a_bearer_header_cannot_switch_the_portal_to_another_tenant(demo_federation, tenant_a, tenant_b, user_a,
+                                                                    user_b, issue):
+    _, bob_reader = issue(user_b, tenant_b, ["intents:read"], name="bob-reader")
+    theirs = submit(tenant_b, user_b, small_job("globex-only"))
+    client = login(user_a)
+    header = {"HTTP_AUTHORIZATION": f"Bearer {bob_reader}"}
+    for path in ("/", "/members", "/webhooks", f"/intents/{theirs.intent_id}", "/dashboard/usage.json"):
+        response = client.get(path, **header)
+        assert response.status_code == 403, path
+        assert b"globex-only" not in response.content
+    refused = client.post("/members", {"username": "intruder", "role": "admin", "password": "long-enough-pw"}, **header)
+    assert refused.status_code == 403
+    assert not AuditEntry.objects.filter(target="intruder").exists()
+    assert client.get("/").status_code == 200  # without the header, alice's own tenant as usual
+
+
 def test_member_cannot_open_admin_pages(member_a, user_a):
     member = login(member_a)
     for path in ("/members", "/webhooks", "/audit"):
