@@ -41,7 +41,7 @@
     const W = Math.max(300, box.clientWidth || 600);
     const narrow = W < 480;
     const M = { left: narrow ? 34 : 44, right: narrow ? 40 : 56, top: 18 };
-    const topH = 112, gap = 34, bottomH = 96, axisH = 22;
+    const topH = narrow ? 100 : 140, gap = 34, bottomH = narrow ? 86 : 118, axisH = 22;
     const H = M.top + topH + gap + bottomH + axisH;
     const t0 = Date.parse(data.start), t1 = Date.parse(data.end);
     const span = Math.max(1, t1 - t0);

@@ -128,7 +128,7 @@
     document.getElementById("chart-stats").innerHTML =
       `<span><b>${last.gpus}</b><small class="muted">GPUs now</small></span>` +
       `<span><b>${data.totals.peak_gpus}</b><small class="muted">peak in ${Flare.esc(data.window)}</small></span>` +
-      `<span><b>${Flare.money(last.hourly, data.currency)}/h</b><small class="muted">spend rate now</small></span>` +
+      `<span><b>${Flare.money(last.hourly, data.currency)}/h</b><small class="muted">billed per hour now</small></span>` +
       `<span><b>${Flare.money(data.totals.spent, data.currency)}</b><small class="muted">spent in ${Flare.esc(data.window)}</small></span>`;
   }
 

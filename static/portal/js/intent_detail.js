@@ -29,6 +29,7 @@
       if (before.size && !before.has(li.dataset.eventId)) li.classList.add("new");
     });
     baseAt = Date.now();
+    Flare.localTimes();
   }
 
   function refresh() {

@@ -11,7 +11,7 @@
 
   Flare.money = function (value, currency) {
     if (value == null || isNaN(value)) return "—";
-    return Number(value).toFixed(2) + " " + (currency || "EUR");
+    return Number(value).toFixed(2) + " " + Flare.esc(currency || "EUR");
   };
 
   Flare.duration = function (seconds) {
@@ -109,6 +109,17 @@
       close() { stopped = true; if (socket) socket.close(); },
     };
   };
+
+  /* <time datetime="…" data-local> shows the reader's local time (the server renders UTC). */
+  Flare.localTimes = function (root) {
+    (root || document).querySelectorAll("time[datetime][data-local]").forEach((node) => {
+      const date = new Date(node.getAttribute("datetime"));
+      if (isNaN(date)) return;
+      node.textContent = Flare.time(node.getAttribute("datetime"), node.dataset.local === "date");
+      node.title = date.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+    });
+  };
+  Flare.localTimes();
 
   /* Buttons with data-confirm ask before their form submits. */
   document.addEventListener("submit", (event) => {
