@@ -64,6 +64,7 @@ from providers.flavor import FlavorError, format_quantity, traits_from_flavor
 from providers.models import TRAIT_COLUMNS, GpuNode, Provider
 from providers.traits import GpuTraits, Offer
 
+from .names import allocation_name, contract_name, discovery_name, h4, reservation_name
 from .base import (
     Conflict,
     Deployment,
@@ -122,26 +123,6 @@ _WAITING_REASONS_FATAL = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"
 
 # ---------------------------------------------------------------------------------------------
 # Names (FLUIDOS.md §1)
-
-
-def h4(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()[:4]
-
-
-def contract_name(flavor: str) -> str:
-    return f"contract-{flavor}-{h4(flavor)}".replace(".", "-")
-
-
-def allocation_name(flavor: str) -> str:
-    return f"allocation-{flavor}-{h4(flavor)}"
-
-
-def discovery_name(solver: str) -> str:
-    return f"discovery-{solver}"
-
-
-def reservation_name(solver: str, position: int = 1) -> str:
-    return f"reservation-{solver}" if position <= 1 else f"reservation-{solver}-{position}"
 
 
 def federation_key(provider_id: str, traits: GpuTraits) -> str:

@@ -70,6 +70,7 @@ from providers.flavor import FLUIDOS_NAMESPACE, K8SLICE, flavor_manifest, flavor
 from providers.models import FederationObject, GpuNode, Provider
 from providers.traits import Offer
 
+from .names import allocation_name, contract_name, discovery_name, h4, peering_candidate_name, reservation_name
 from .base import (
     Conflict,
     Deployment,
@@ -205,32 +206,6 @@ TRANSACTION_LIFETIME = timedelta(hours=1)
 
 def _ts(when: datetime) -> str:
     return when.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def h4(name: str) -> str:
-    """First 4 hex digits of sha256(name): the suffix FLUIDOS gives Contracts and Allocations."""
-    return hashlib.sha256(name.encode()).hexdigest()[:4]
-
-
-def contract_name(flavor: str) -> str:
-    return f"contract-{flavor}-{h4(flavor)}".replace(".", "-")
-
-
-def allocation_name(flavor: str) -> str:
-    return f"allocation-{flavor}-{h4(flavor)}"
-
-
-def peering_candidate_name(flavor: str) -> str:
-    return f"peeringcandidate-{flavor}"
-
-
-def discovery_name(solver: str) -> str:
-    return f"discovery-{solver}"
-
-
-def reservation_name(solver: str, position: int = 1) -> str:
-    """`reservation-<solver>`; the further nodes of a gang get `-2`, `-3`, … in order."""
-    return f"reservation-{solver}" if position <= 1 else f"reservation-{solver}-{position}"
 
 
 def liqo_cluster_id(provider: Provider) -> str:

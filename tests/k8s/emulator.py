@@ -96,6 +96,7 @@ class Request:
     user_agent: str = ""
     status: int = 0
     time: float = 0.0
+    recorded: bool = False
 
 
 @dataclass
@@ -1184,8 +1185,14 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self._send(req, 500, am.ApiError(500, "InternalError", f"Internal error occurred: {e!r}").body())
         finally:
-            with emu._req_lock:
-                emu._requests.append(req)
+            self._record(req)
+
+    def _record(self, req: Request) -> None:
+        if req.recorded:
+            return
+        req.recorded = True
+        with self.emulator._req_lock:
+            self.emulator._requests.append(req)
 
     # routing ----------------------------------------------------------------------------------
 
@@ -1392,6 +1399,8 @@ class _Handler(BaseHTTPRequestHandler):
                 except ValueError:
                     raise am.bad_request(f"invalid resource version: {rv_param}") from None
         req.status = 200
+        req.status = 200
+        self._record(req)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -1472,6 +1481,7 @@ class _Handler(BaseHTTPRequestHandler):
               warnings: list[str] | None = None) -> None:
         req.status = code
         data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self._record(req)  # before the client can see the answer: its log is complete when it returns
         try:
             self.send_response(code)
             self.send_header("Content-Type", "application/json" if not isinstance(body, str) else "text/plain")
