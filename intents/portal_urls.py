@@ -16,6 +16,7 @@ urlpatterns = [
     path("tokens", views.tokens, name="token-list"),
     path("tokens/<str:token_id>/revoke", views.token_revoke, name="token-revoke"),
     path("members", views.members, name="member-list"),
+    path("members/<str:username>/remove", views.member_remove, name="member-remove"),
     path("webhooks", views.webhook_list, name="webhook-list"),
     path("webhooks/<int:webhook_id>", views.webhook_detail, name="webhook-detail"),
     path("webhooks/<int:webhook_id>/delete", views.webhook_delete, name="webhook-delete"),

@@ -505,13 +505,7 @@ def members(request):
             is_new = existing is None
             password = data.get("password") or (secrets.token_urlsafe(12) if is_new else None)
             membership = membership_of(existing) if existing else None
-            last_admin = (membership is not None and membership.tenant_id == request.tenant.pk
-                          and membership.is_admin and data["role"] != Membership.ROLE_ADMIN
-                          and not Membership.objects.filter(tenant=request.tenant, role=Membership.ROLE_ADMIN)
-                          .exclude(pk=membership.pk).exists())
-            if last_admin:
-                form.add_error("role", "A tenant needs at least one admin; promote someone else first.")
-            elif existing is not None and membership is None and (existing.is_staff or existing.is_superuser):
+            if existing is not None and membership is None and (existing.is_staff or existing.is_superuser):
                 form.add_error("username", "This is a provider staff account; it cannot join a tenant.")
             else:
                 try:
@@ -535,6 +529,18 @@ def members(request):
     return page(request, "portal/members.html", {"form": form, "members": rows,
                                                  "created_password": created_password},
                 status=400 if request.method == "POST" and form.errors else 200)
+
+
+@portal_view("members", admin=True)
+@require_http_methods(["POST"])
+def member_remove(request, username: str):
+    try:
+        tenant_services.remove_member(tenant=request.tenant, username=username, actor=request.user)
+    except tenant_services.ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{username} was removed from {request.tenant.name}; their tokens are revoked.")
+    return redirect("portal:member-list")
 
 
 # --- webhooks (tenant admins) ----------------------------------------------------------------------

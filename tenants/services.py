@@ -164,11 +164,40 @@ def add_member(*, tenant: Tenant, username: str, role: str = Membership.ROLE_MEM
         membership, _ = Membership.objects.get_or_create(user=user, defaults={"tenant": tenant, "role": role})
         if membership.tenant_id != tenant.pk:
             raise ServiceError(f"user {username!r} belongs to another tenant", code="INVALID_FORMAT")
+        if membership.is_admin and role != Membership.ROLE_ADMIN and _last_admin(membership):
+            raise ServiceError("A tenant needs at least one admin; promote someone else first.", field="role")
         if membership.role != role:
             membership.role = role
             membership.save(update_fields=["role"])
         record_audit(tenant=tenant, actor=actor, action="member.upsert", target=username, data={"role": role})
     return membership
+
+
+def _last_admin(membership: Membership) -> bool:
+    others = Membership.objects.filter(tenant_id=membership.tenant_id, role=Membership.ROLE_ADMIN)
+    return membership.is_admin and not others.exclude(pk=membership.pk).exists()
+
+
+def remove_member(*, tenant: Tenant, username: str, actor=None) -> None:
+    """Take a member out of the tenant: their tokens are revoked and their account closed
+    (a user belongs to one tenant). Their intents and the audit trail stay."""
+    with transaction.atomic():
+        membership = (Membership.objects.select_for_update().select_related("user")
+                      .filter(tenant=tenant, user__username=username).first())
+        if membership is None:
+            raise ServiceError(f"{username!r} is not a member of {tenant.slug}", code="NOT_FOUND", status=404,
+                               field="username")
+        if actor is not None and membership.user_id == getattr(actor, "pk", None):
+            raise ServiceError("You cannot remove yourself; ask another admin.", field="username")
+        if _last_admin(membership):
+            raise ServiceError("A tenant needs at least one admin; promote someone else first.", field="username")
+        user = membership.user
+        revoked = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        membership.delete()
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        record_audit(tenant=tenant, actor=actor, action="member.remove", target=username,
+                     data={"tokens_revoked": revoked})
 
 
 # --- API tokens -------------------------------------------------------------------------------
@@ -309,6 +338,7 @@ __all__ = [
     "ServiceError",
     "TokenRejected",
     "add_member",
+    "remove_member",
     "authenticate_secret",
     "create_tenant",
     "ensure_public_tenant",

@@ -65,3 +65,40 @@ def test_demo_setup_prints_a_working_token_and_submits_samples(client, demo_fede
     second = run("demo_setup", "--tenant", "demo")
     assert api.get("/api/v1/auth/verify").json()["error_code"] == "TOKEN_REVOKED"
     assert "Submitted sample" not in second
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+def test_remove_member_revokes_tokens_and_closes_the_account(tenant_a, user_a, member_a, issue, api):
+    from tenants.models import AuditEntry
+    from tenants.services import remove_member
+
+    _, secret = issue(member_a, tenant_a, ["intents:read"])
+    remove_member(tenant=tenant_a, username="carol", actor=user_a)
+    member_a.refresh_from_db()
+    assert member_a.is_active is False and not Membership.objects.filter(user=member_a).exists()
+    assert api(secret).get("/api/v1/auth/verify").json()["error_code"] == "TOKEN_REVOKED"
+    assert AuditEntry.objects.filter(action="member.remove", target="carol", tenant=tenant_a).exists()
+
+
+def test_the_last_admin_can_be_neither_demoted_nor_removed(tenant_a, user_a, member_a, staff_user):
+    from tenants.services import ServiceError, add_member, remove_member
+
+    with pytest.raises(ServiceError, match="at least one admin"):
+        add_member(tenant=tenant_a, username="alice", role="member", actor=user_a)
+    with pytest.raises(ServiceError, match="at least one admin"):
+        remove_member(tenant=tenant_a, username="alice", actor=staff_user)
+    with pytest.raises(ServiceError, match="yourself"):
+        remove_member(tenant=tenant_a, username="alice", actor=user_a)
+    assert Membership.objects.get(user=user_a).role == "admin"
+
+
+def test_portal_removes_a_member_and_refuses_a_foreign_one(client, tenant_a, tenant_b, user_a, user_b, member_a):
+    client.force_login(user_a)
+    response = client.post("/members/bob/remove", follow=True)
+    assert "not a member" in response.content.decode()
+    assert Membership.objects.filter(user=user_b, tenant=tenant_b).exists()
+    response = client.post("/members/carol/remove", follow=True)
+    assert "carol was removed" in response.content.decode()
+    assert not Membership.objects.filter(user__username="carol").exists()
