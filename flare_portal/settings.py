@@ -262,6 +262,8 @@ FLARE_TOKEN_DEFAULT_EXPIRY = env_str("FLARE_TOKEN_DEFAULT_EXPIRY", "90d")
 
 # Webhooks: private/loopback targets are refused unless explicitly allowed (development).
 FLARE_WEBHOOKS_ALLOW_PRIVATE = env_bool("FLARE_WEBHOOKS_ALLOW_PRIVATE", False)
+# Open websockets re-check their token or session at most this often (revocation closes them).
+FLARE_WS_RECHECK_SECONDS = env_float("FLARE_WS_RECHECK_SECONDS", 30.0)
 FLARE_WEBHOOK_MAX_ATTEMPTS = env_int("FLARE_WEBHOOK_MAX_ATTEMPTS", 5)
 FLARE_WEBHOOK_BACKOFF_SECONDS = env_float("FLARE_WEBHOOK_BACKOFF_SECONDS", 10.0)   # first retry delay
 FLARE_WEBHOOK_BACKOFF_FACTOR = env_float("FLARE_WEBHOOK_BACKOFF_FACTOR", 3.0)     # each retry waits ×factor

@@ -14,6 +14,7 @@ credential) or 4403 (no permission / no tenant).
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
@@ -113,6 +114,8 @@ def live_snapshot(schema: str) -> dict:
 class IntentEventConsumer(AsyncJsonWebsocketConsumer):
     schema: str | None = None
     group: str | None = None
+    secret: str | None = None
+    checked_at: float = 0.0
 
     async def connect(self):
         await self.accept()
@@ -121,6 +124,7 @@ class IntentEventConsumer(AsyncJsonWebsocketConsumer):
             if secret is not None:
                 self.schema, slug = await tenant_for_token(secret)
                 self.auth = "token"
+                self.secret = secret
             else:
                 if not same_origin(self.scope):
                     raise Rejected(4403, "INSUFFICIENT_PERMISSIONS",
@@ -133,6 +137,7 @@ class IntentEventConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=rejected.close_code)
             return
         self.tenant_slug = slug
+        self.checked_at = time.monotonic()
         self.group = group_name(self.schema)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.send_json({"type": "hello", "tenant": slug, "auth": self.auth, "group": self.group})
@@ -142,8 +147,33 @@ class IntentEventConsumer(AsyncJsonWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    async def still_allowed(self) -> bool:
+        """Re-check the credential now and then: a revoked or expired token, or a member removed
+        from the tenant, stops receiving events (the socket closes with the API's error code)."""
+        interval = float(getattr(settings, "FLARE_WS_RECHECK_SECONDS", 30.0))
+        if time.monotonic() - self.checked_at < interval:
+            return True
+        try:
+            if self.auth == "token":
+                schema, _ = await tenant_for_token(self.secret)
+            else:
+                schema, _ = await tenant_for_user(self.scope.get("user"))
+            if schema != self.schema:
+                raise Rejected(4403, "INSUFFICIENT_PERMISSIONS", "This credential now belongs to another tenant.")
+        except Rejected as rejected:
+            await self.send_json({"type": "error", "status": 401 if rejected.close_code == 4401 else 403,
+                                  "error_code": rejected.error_code, "message": rejected.message})
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.schema = self.group = None
+            await self.close(code=rejected.close_code)
+            return False
+        self.checked_at = time.monotonic()
+        return True
+
     async def receive_json(self, content, **kwargs):
         if not self.schema:
+            return
+        if not await self.still_allowed():
             return
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "resync":
@@ -159,6 +189,8 @@ class IntentEventConsumer(AsyncJsonWebsocketConsumer):
 
     async def intent_event(self, message):
         """Group message from intents.events.publish_event."""
+        if not self.schema or not await self.still_allowed():
+            return
         await self.send_json({"type": "intent.event", "event": message["event"], "intent": message["intent"]})
 
     @classmethod

@@ -196,3 +196,31 @@ def test_events_reach_only_their_tenant(user_a, user_b, tenant_a, tenant_b, demo
     async_to_sync(scenario)()
     with schema_context(tenant_a.schema_name):
         assert Intent.objects.filter(name="acme-events").exists()
+
+
+def test_revoked_token_stops_receiving_events(user_a, tenant_a, issue, demo_federation, settings,
+                                              django_capture_on_commit_callbacks):
+    settings.FLARE_WS_RECHECK_SECONDS = 0  # re-check the credential on every event
+    token, secret = issue(user_a, tenant_a, ["intents:read"], name="ws-revoked")
+
+    def submit(name):
+        with django_capture_on_commit_callbacks(execute=True):
+            with schema_context(tenant_a.schema_name):
+                intent_id = submit_intent(tenant_a, user_a, job(name)).intent.intent_id
+        connection.set_schema_to_public()
+        return intent_id
+
+    def revoke():
+        tenant_services.revoke_token(token=token, actor=user_a)
+
+    async def scenario():
+        ws = await open_socket(headers=[(b"authorization", f"Bearer {secret}".encode())])
+        await expect_welcome(ws, "acme", "token")
+        first = await database_sync_to_async(submit)("before-revoke")
+        event = await ws.receive_json_from()
+        assert event["event"]["intent_id"] == first
+        await database_sync_to_async(revoke)()
+        await database_sync_to_async(submit)("after-revoke")
+        await expect_refusal(ws, 4401, "TOKEN_REVOKED")
+
+    async_to_sync(scenario)()
