@@ -81,11 +81,19 @@ def set_provider_active(providers, active: bool, actor=None) -> int:
     return changed
 
 
+def _unchanged(node: GpuNode, spec) -> bool:
+    """The node already publishes exactly this (annotations, labels, capacity, availability)."""
+    return (node.annotations == dict(spec.annotations) and node.labels == dict(spec.labels)
+            and node.cpu == str(spec.cpu) and node.memory == str(spec.memory) and node.pods == int(spec.pods)
+            and node.available == bool(spec.available))
+
+
 @dataclass
 class SeedReport:
     providers: int = 0
     nodes_created: int = 0
     nodes_updated: int = 0
+    nodes_unchanged: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -99,6 +107,12 @@ def seed_federation(federation, progress=None, batch_size: int = 500) -> SeedRep
         existing = {n.name: n for n in GpuNode.objects.filter(provider=provider)}
         to_create, to_update = [], []
         for node_spec in spec.nodes:
+            current = existing.get(node_spec.name)
+            if current is not None and _unchanged(current, node_spec):
+                report.nodes_unchanged += 1
+                if progress is not None:
+                    progress(1)
+                continue
             try:
                 node = build_node(provider, node_spec.name, node_spec.annotations, node_spec.labels,
                                   cpu=node_spec.cpu, memory=node_spec.memory, pods=node_spec.pods,

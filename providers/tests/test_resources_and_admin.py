@@ -179,8 +179,21 @@ def test_tenant_users_cannot_use_the_admin(client, user_a):
 def test_seed_federation_is_idempotent(db):
     from django.core.management import call_command
 
-    call_command("seed_federation", "--no-progress")
+    import io
+
+    call_command("seed_federation", "--no-progress", stdout=io.StringIO())
     first = GpuNode.objects.count()
-    call_command("seed_federation", "--no-progress")
+    out = io.StringIO()
+    call_command("seed_federation", "--no-progress", stdout=out)
     assert GpuNode.objects.count() == first >= 60
     assert Provider.objects.count() >= 6
+    assert f"0 nodes created, 0 updated, {first} unchanged" in out.getvalue()
+    # A changed price is picked up on the next run.
+    node = GpuNode.objects.order_by("pk").first()
+    node.annotations = {**node.annotations, "cost.fluidos.eu/hourly-rate": "99.0"}
+    node.save(update_fields=["annotations"])
+    out = io.StringIO()
+    call_command("seed_federation", "--no-progress", stdout=out)
+    assert "1 updated" in out.getvalue()
+    node.refresh_from_db()
+    assert node.annotations["cost.fluidos.eu/hourly-rate"] != "99.0"

@@ -23,4 +23,4 @@ class Command(BaseCommand):
         if report.errors:
             raise CommandError("some nodes were refused:\n" + "\n".join(report.errors[:20]))
         self.stdout.write(f"Federation: {report.providers} providers, {report.nodes_created} nodes created, "
-                          f"{report.nodes_updated} updated.")
+                          f"{report.nodes_updated} updated, {report.nodes_unchanged} unchanged.")
