@@ -326,7 +326,7 @@ def stepper(intent: Intent) -> list[dict]:
         if index == reached and intent.phase == P.SUCCEEDED:
             state = "done"
         if index == reached and stopped:
-            state = "stopped"
+            state = "stopped" if intent.phase == P.FAILED else "cancelled"
         steps.append({"phase": phase, "state": state})
     return steps
 
