@@ -24,6 +24,8 @@ from kubernetes.utils import parse_quantity
 from intents.lifecycle import P
 from intents.models import Intent, IntentEvent
 from intents.reconcile import advance, queue_decisions
+from intents.tests import lifecycle_helpers as shared
+from intents.tests.lifecycle_helpers import get, phases, submit
 from providers import ledger
 from providers.federation import get_federation
 from providers.federation.kubernetes import KubernetesFederation
@@ -134,39 +136,18 @@ def cluster(settings, kube_emulator, fluidos):
     return harness
 
 
-def job(name="job", model="nvidia-h100", count=1, tasks=1, timeout="2h", **constraints) -> dict:
+def _spot(model: str, constraints: dict) -> dict:
     if model == "nvidia-rtx-a6000":
         constraints.setdefault("preemptible", True)   # provider-b's A6000 is spot capacity
-    return {"intent": {
-        "objective": "Cost_Minimization",
-        "workload": {"type": "batch", "name": name, "image": "busybox", "commands": ["echo hi"],
-                     "resources": {"cpu": "2", "memory": "8Gi", "gpu": {"model": model, "count": count}},
-                     "batch": {"parallel_tasks": tasks, "timeout": timeout}},
-        "constraints": constraints,
-    }}
+    return constraints
+
+
+def job(name="job", model="nvidia-h100", count=1, tasks=1, timeout="2h", **constraints) -> dict:
+    return shared.job(name, model, count, tasks, timeout, **_spot(model, constraints))
 
 
 def service(name="svc", model="nvidia-rtx-a6000", count=1, replicas=1, **constraints) -> dict:
-    if model == "nvidia-rtx-a6000":
-        constraints.setdefault("preemptible", True)   # provider-b's A6000 is spot capacity
-    return {"intent": {
-        "objective": "Cost_Minimization",
-        "workload": {"type": "service", "name": name, "image": "nginx", "ports": [{"port": 80}],
-                     "resources": {"cpu": "2", "memory": "8Gi", "gpu": {"model": model, "count": count}},
-                     "scaling": {"min_replicas": replicas, "max_replicas": max(replicas, 2)}},
-        "constraints": constraints,
-    }}
-
-
-def submit(client, doc) -> str:
-    response = client.post("/api/v1/intents", doc, format="json")
-    assert response.status_code in (201, 202), response.content
-    return response.json()["intent_id"]
-
-
-def get(tenant, intent_id) -> Intent:
-    with schema_context(tenant.schema_name):
-        return Intent.objects.get(intent_id=intent_id)
+    return shared.service(name, model, count, replicas, **_spot(model, constraints))
 
 
 def drive(cluster, tenant, intent_id, *, until=None, max_steps=60) -> Intent:
@@ -183,12 +164,6 @@ def drive(cluster, tenant, intent_id, *, until=None, max_steps=60) -> Intent:
     cluster.settle()
     connection.set_schema_to_public()
     return get(tenant, intent_id)
-
-
-def phases(tenant, intent_id) -> list[str]:
-    with schema_context(tenant.schema_name):
-        return list(IntentEvent.objects.filter(intent__intent_id=intent_id, kind="transition")
-                    .order_by("time", "id").values_list("phase", flat=True))
 
 
 def reasons(tenant, intent_id) -> list[str]:
