@@ -153,7 +153,6 @@ _NEVER_EVALUABLE = (
     ("constraints", "performance", "max_cold_start_time"),
     ("constraints", "performance", "gpu_utilization_target"),
     ("constraints", "performance", "memory_utilization_target"),
-    ("constraints", "availability"),
     ("sla", "availability"),
     ("sla", "max_interruption_time"),
     ("sla", "backup_strategy"),

@@ -191,7 +191,31 @@ class Step:
 
     # --- phases --------------------------------------------------------------------------------
 
+    def window_wait(self) -> StepResult | None:
+        """Outside its availability window the intent waits in the queue until the window opens
+        (or fails when none opens in the next 13 months). None when it may start now."""
+        from types import SimpleNamespace
+
+        from .availability import start_allowed_at
+
+        availability = (self.intent.document.get("constraints") or {}).get("availability")
+        if not availability:
+            return None
+        now = timezone.now()
+        opens = start_allowed_at(availability, now)
+        if opens is None:
+            return self.go(P.FAILED, "INSUFFICIENT_RESOURCES", "constraints.availability leaves no start time "
+                           "in the next 13 months", event_type="Warning", again=None)
+        if opens <= now:
+            return None
+        lifecycle.update_fields(self.intent, estimated_start_time=opens)
+        return self.enqueue(SimpleNamespace(
+            message=f"Waits for its availability window, which opens at {opens.isoformat()}", suggestions=[]))
+
     def submitted(self) -> StepResult:
+        waiting = self.window_wait()
+        if waiting is not None:
+            return waiting
         return self.go(P.DISCOVERING, "SolverCreated", f"Solver {solver_name(self.intent)} created; discovering "
                        "GPU offers across the federation", solver_name=solver_name(self.intent))
 
@@ -207,6 +231,9 @@ class Step:
         objective = intent.objective
         assessment = placement.assess(candidates, requirements(intent), objective)
         if assessment.status == "placeable":
+            waiting = self.window_wait()
+            if waiting is not None:
+                return waiting
             chosen, blocked = backfill(self.schema, intent.intent_id, assessment.plan, candidates,
                                        assessment.requirements, objective)
             if blocked:
@@ -465,6 +492,18 @@ def deadline_breach(intent: Intent) -> str | None:
 # The central queue
 
 
+def window_open(intent: Intent, now=None) -> bool:
+    """May the intent start now, as far as its availability window is concerned?"""
+    from .availability import start_allowed_at
+
+    availability = (intent.document.get("constraints") or {}).get("availability")
+    if not availability:
+        return True
+    now = now or timezone.now()
+    opens = start_allowed_at(availability, now)
+    return opens is not None and opens <= now
+
+
 def wake_queue_after_commit() -> None:
     transaction.on_commit(_enqueue_wake)
 
@@ -512,6 +551,8 @@ def queue_decisions(federation=None) -> list[tuple[str, str]]:
         if intent is None or intent.phase != P.QUEUED:
             QueueEntry.objects.filter(pk=entry.pk).delete()
             continue
+        if not window_open(intent):
+            continue  # waits for its window: it neither starts nor holds back those behind it
         req = requirements(intent)
         adjusted = [o if o.node_id not in taken else _with_free(o, o.free_gpus - taken[o.node_id]) for o in offers]
         if head_usable is not None:
@@ -537,11 +578,13 @@ def head_nodes(schema: str, intent_id: str, offers) -> tuple[set[str], int]:
     entries = list(QueueEntry.objects.order_by("-priority", "enqueued_at", "id"))
     mine = next((i for i, e in enumerate(entries) if e.tenant_schema == schema and e.intent_id == intent_id), None)
     ahead = entries[:mine] if mine is not None else entries
-    if not ahead:
-        return set(), 0
-    head = ahead[0]
-    with schema_context(head.tenant_schema):
-        head_intent = Intent.objects.filter(intent_id=head.intent_id, phase=P.QUEUED).first()
+    head_intent = None
+    for entry in ahead:  # the first entry ahead that could start now (its window open)
+        with schema_context(entry.tenant_schema):
+            candidate = Intent.objects.filter(intent_id=entry.intent_id, phase=P.QUEUED).first()
+        if candidate is not None and window_open(candidate):
+            head_intent = candidate
+            break
     if head_intent is None:
         return set(), len(ahead)
     effective, _ = placement.effective_requirements(offers, requirements(head_intent))

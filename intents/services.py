@@ -24,6 +24,7 @@ from tenants.models import Tenant
 from tenants.services import record_audit
 
 from . import lifecycle, placement
+from .availability import START_NOTE, start_allowed_at
 from .lifecycle import P
 from .models import Intent, IntentEvent, Status
 from .schema import IntentValidationError, validate_intent
@@ -140,13 +141,26 @@ def submit_intent(tenant: Tenant, user, payload, *, federation=None) -> SubmitRe
     currency = estimate.currency if estimate else tenant.currency
     warnings = list(dict.fromkeys([*assessment.warnings, *placement.unevaluable_constraints(doc, offers)]))
     now = timezone.now()
+    availability = (doc.get("constraints") or {}).get("availability")
+    opens = start_allowed_at(availability, now)
+    if opens is None:
+        raise FlareAPIException(409, "INSUFFICIENT_RESOURCES",
+                                "constraints.availability never lets the workload start in the next 13 months "
+                                "(days, blackout dates and maintenance windows leave no time).",
+                                details=[{"field": "intent.constraints.availability",
+                                          "message": "no start time within the next 13 months"}])
+    if availability:
+        warnings.append(START_NOTE)
 
     with transaction.atomic():
         tenant_row = Tenant.objects.select_for_update().get(pk=tenant.pk)  # serialises quota checks per tenant
         connection.set_tenant(tenant_row)
         check_quotas(tenant_row, doc, req, hourly)
         queued = assessment.status == "queue"
-        if not queued and assessment.plan is not None:
+        if opens > now:
+            queued = True
+            assessment.message = f"Waits for its availability window, which opens at {opens.isoformat()}"
+        elif not queued and assessment.plan is not None:
             from .reconcile import backfill
 
             chosen, blocked = backfill(schema, "", assessment.plan, offers, assessment.requirements or req,
@@ -157,7 +171,12 @@ def submit_intent(tenant: Tenant, user, payload, *, federation=None) -> SubmitRe
             elif chosen is not assessment.plan:
                 assessment.plan = chosen
                 estimate, hourly, currency = chosen, chosen.hourly_cost, chosen.currency
-        start = now if not queued else estimate_start(assessment.requirements or req, doc["objective"], offers, now)
+        if opens > now:
+            start = opens
+        elif not queued:
+            start = now
+        else:
+            start = estimate_start(assessment.requirements or req, doc["objective"], offers, now)
         intent = Intent.objects.create(
             name=name, owner=user if getattr(user, "pk", None) else None,
             owner_username=getattr(user, "username", "") or "", document=doc, objective=doc["objective"],

@@ -248,3 +248,44 @@ def test_failed_placement_releases_its_solver_and_discovery(client_a, tenant_a, 
     assert intent.phase == P.FAILED
     assert not FederationObject.objects.filter(kind__in=["Solver", "Discovery"],
                                                name__contains=intent_id).exists()
+
+
+def test_availability_window_gates_the_start(client_a, tenant_a, make_node):
+    """Outside its window an intent waits queued, with the opening as its start; it neither starts
+    nor holds back others; once the window opens the queue starts it."""
+    make_node(provider_name="Win", model="nvidia-a100", count=2, rate="1.00")
+    now = timezone.now()
+    closed = {"window_start": (now + timedelta(hours=2)).strftime("%H:%M"),
+              "window_end": (now + timedelta(hours=3)).strftime("%H:%M"), "timezone": "UTC"}
+    response = client_a.post("/api/v1/intents", job(name="night-run", availability=closed), format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and "availability window" in body["message"]
+    assert any("gates when the workload starts" in w for w in body["warnings"])
+    opens = body["estimated_start_time"]
+    assert opens.startswith((now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")) or \
+        opens.startswith((now + timedelta(hours=2, minutes=-1)).strftime("%Y-%m-%dT%H:%M"))
+    waiting = body["intent_id"]
+    # Another intent is not held back by it.
+    other = submit(client_a, job(name="day-run", count=2))
+    assert get(tenant_a, other).status == "pending"
+    assert queue_decisions() == []
+    # The window opens (its document is moved, as time would): the queue starts it once GPUs free up.
+    drive(tenant_a, other, until=P.RUNNING)
+    client_a.delete(f"/api/v1/intents/{other}")
+    with schema_context(tenant_a.schema_name):
+        intent = Intent.objects.get(intent_id=waiting)
+        intent.document["constraints"]["availability"] = {"window_start": "00:00", "window_end": "23:59"}
+        intent.save(update_fields=["document"])
+    assert queue_decisions() == [(tenant_a.schema_name, waiting)]
+    with schema_context(tenant_a.schema_name):
+        advance(tenant_a.schema_name, waiting, dequeue=True)
+    assert drive(tenant_a, waiting, until=P.RUNNING).phase == P.RUNNING
+
+
+def test_a_window_that_never_opens_is_refused(client_a, demo_federation):
+    never = {"window_start": "09:00", "window_end": "17:00", "days_of_week": ["Mon"],
+             "maintenance_windows": [{"start": "2026-11-30T00:00:00Z", "end": "2026-12-01T00:00:00Z",
+                                      "frequency": "weekly"}]}
+    response = client_a.post("/api/v1/intents", job(name="never", availability=never), format="json")
+    assert response.status_code == 409 and response.json()["error_code"] == "INSUFFICIENT_RESOURCES"
