@@ -238,7 +238,7 @@ class Step:
                                        assessment.requirements, objective)
             if blocked:
                 assessment.message = blocked
-                return self.enqueue(assessment)
+                return self.enqueue(assessment, candidates)
             ranked = placement.rank(candidates, assessment.requirements, objective)
             chosen_nodes = {a.offer.node_id for a in chosen.allocations}
             alternatives = [alternative_summary(s) for s in ranked if s.offer.node_id not in chosen_nodes][:5]
@@ -254,15 +254,23 @@ class Step:
                            estimated_cost_per_hour=chosen.hourly_cost, currency=chosen.currency,
                            gpus=chosen.total_gpus, federation_state=self.state)
         if assessment.status == "queue":
-            return self.enqueue(assessment)
+            return self.enqueue(assessment, candidates)
         self.teardown(assessment.error_code or "NoCandidate")  # the Solver and Discovery of this attempt
         return self.go(P.FAILED, assessment.error_code or "NoCandidate",
                        assessment.message or discovery_message or "No offer can satisfy this intent",
                        event_type="Warning", again=None, suggestions=assessment.suggestions or [])
 
-    def enqueue(self, assessment) -> StepResult:
+    def enqueue(self, assessment, offers=None) -> StepResult:
         intent = self.intent
         reason = assessment.message or "Waiting for free GPUs"
+        if offers is not None:
+            # When will enough GPUs free up? Replayed from the ledger's expected releases (None when
+            # the blocking GPUs are held by work without an end, such as services).
+            from .services import estimate_start
+
+            req = getattr(assessment, "requirements", None) or requirements(intent)
+            lifecycle.update_fields(intent, estimated_start_time=estimate_start(req, intent.objective, offers,
+                                                                                timezone.now()))
         entry, _ = QueueEntry.objects.get_or_create(
             tenant_schema=self.schema, intent_id=intent.intent_id,
             defaults={"priority": intent.priority, "gpus": requirements(intent).total_gpus, "reason": reason},

@@ -289,3 +289,27 @@ def test_a_window_that_never_opens_is_refused(client_a, demo_federation):
                                       "frequency": "weekly"}]}
     response = client_a.post("/api/v1/intents", job(name="never", availability=never), format="json")
     assert response.status_code == 409 and response.json()["error_code"] == "INSUFFICIENT_RESOURCES"
+
+
+def test_queued_by_the_reconciler_gets_an_estimate_from_the_ledger(client_a, tenant_a, make_node):
+    make_node(provider_name="Solo", model="nvidia-a100", count=1, rate="1.00")
+    late = submit(client_a, job(name="late"))                  # placeable when submitted…
+    holder = submit(client_a, service(name="holder", model="nvidia-a100"))
+    drive(tenant_a, holder, until=P.RUNNING)                   # …but a service takes the GPU first
+    intent = drive(tenant_a, late, max_steps=3)
+    assert intent.phase == P.QUEUED
+    assert intent.estimated_start_time is None                 # a service has no expected end
+    client_a.delete(f"/api/v1/intents/{holder}")
+    # `late` heads the queue: it gets the GPU (batch, 2h timeout) …
+    with schema_context(tenant_a.schema_name):
+        advance(tenant_a.schema_name, late, dequeue=True)
+    drive(tenant_a, late, until=P.RUNNING)
+    # … and the next job, queued behind it by the reconciler, expects to start when it times out.
+    later = submit(client_a, job(name="later"))
+    with schema_context(tenant_a.schema_name):
+        Intent.objects.filter(intent_id=later).update(phase=P.DISCOVERING, estimated_start_time=None)
+        advance(tenant_a.schema_name, later)
+    intent = get(tenant_a, later)
+    assert intent.phase == P.QUEUED
+    expected = timezone.now() + timedelta(hours=2)
+    assert abs((intent.estimated_start_time - expected).total_seconds()) < 120
