@@ -151,6 +151,11 @@ def submit_intent(tenant: Tenant, user, payload, *, federation=None) -> SubmitRe
                                           "message": "no start time within the next 13 months"}])
     if availability:
         warnings.append(START_NOTE)
+    scaling = doc["workload"].get("scaling") or {}
+    if scaling.get("auto_scale") and int(scaling.get("max_replicas", 1)) > int(scaling.get("min_replicas", 1)):
+        warnings.append(
+            f"scaling.auto_scale: FLARE reserves GPUs for min_replicas ({scaling.get('min_replicas', 1)}); replicas "
+            f"the autoscaler adds beyond that (up to {scaling['max_replicas']}) wait until GPUs are reserved for them")
 
     with transaction.atomic():
         tenant_row = Tenant.objects.select_for_update().get(pk=tenant.pk)  # serialises quota checks per tenant

@@ -247,3 +247,9 @@ def test_cpu_and_memory_of_one_unit_must_fit_a_node(client_a, demo_federation):
     doc["intent"]["workload"]["resources"]["memory"] = "64Ti"
     body = check_error(client_a.post("/api/v1/intents", doc, format="json"), 409, "INSUFFICIENT_RESOURCES")
     assert "memory" in body["message"]
+
+
+def test_autoscaling_beyond_reserved_gpus_is_announced(client_a, demo_federation):
+    doc = future(load_example("llm_inference"))   # auto_scale with min 2, max 10 replicas
+    body = client_a.post("/api/v1/intents", doc, format="json").json()
+    assert any(w.startswith("scaling.auto_scale: FLARE reserves GPUs for min_replicas (2)") for w in body["warnings"])
