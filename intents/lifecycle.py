@@ -213,10 +213,8 @@ def _publish_after_commit(event: IntentEvent) -> None:
 
 
 def _publish(schema: str, event_id: int) -> None:
-    try:
-        from .events import publish_event
-    except ImportError:  # pragma: no cover - during bootstrap
-        return
+    from .events import publish_event
+
     try:
         publish_event(schema, event_id)
     except Exception:  # noqa: BLE001 - a push failure must never undo a committed transition

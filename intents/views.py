@@ -504,24 +504,20 @@ def members(request):
             existing = User.objects.filter(username=data["username"]).first()
             is_new = existing is None
             password = data.get("password") or (secrets.token_urlsafe(12) if is_new else None)
-            membership = membership_of(existing) if existing else None
-            if existing is not None and membership is None and (existing.is_staff or existing.is_superuser):
-                form.add_error("username", "This is a provider staff account; it cannot join a tenant.")
+            try:
+                tenant_services.add_member(tenant=request.tenant, username=data["username"], role=data["role"],
+                                           password=password if is_new else None, email=data.get("email") or "",
+                                           actor=request.user)
+            except tenant_services.ServiceError as error:
+                form.add_error(error.field if error.field in form.fields else "username", error.message)
             else:
-                try:
-                    tenant_services.add_member(tenant=request.tenant, username=data["username"], role=data["role"],
-                                               password=password if is_new else None, email=data.get("email") or "",
-                                               actor=request.user)
-                except tenant_services.ServiceError as error:
-                    form.add_error(error.field if error.field in form.fields else "username", error.message)
-                else:
-                    if is_new and not data.get("password"):
-                        created_password = (data["username"], password)
-                    messages.success(request, f"{data['username']} is now a{'n' if data['role'] == 'admin' else ''} "
-                                              f"{data['role']} of {request.tenant.name}.")
-                    if not created_password:
-                        return redirect("portal:member-list")
-                    form = forms.MemberForm()
+                if is_new and not data.get("password"):
+                    created_password = (data["username"], password)
+                messages.success(request, f"{data['username']} is now a{'n' if data['role'] == 'admin' else ''} "
+                                          f"{data['role']} of {request.tenant.name}.")
+                if not created_password:
+                    return redirect("portal:member-list")
+                form = forms.MemberForm()
     else:
         form = forms.MemberForm()
     rows = (Membership.objects.filter(tenant=request.tenant).select_related("user")

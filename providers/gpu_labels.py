@@ -151,25 +151,25 @@ def labels_to_annotations(labels: dict) -> LabelConversion:
     return result
 
 
+# The operators publish memory per GPU in different units (FLUIDOS.md §4): NVIDIA in MiB, AMD in MB.
+_MEMORY_LABELS = {
+    "nvidia": ("nvidia.com/gpu.memory", 1024, "MiB", "81559"),
+    "amd": ("amd.com/gpu.memory", 1000, "MB", "192000"),
+}
+
+
 def _memory(labels, vendor, prefix, named_memory, product_key, notes, errors, sources) -> int | None:
     """Memory per GPU in whole Gi, from the memory label, else the product name."""
-    if vendor == "nvidia" and "nvidia.com/gpu.memory" in labels:
-        raw = labels["nvidia.com/gpu.memory"]
+    memory_label = _MEMORY_LABELS.get(vendor)
+    if memory_label is not None and memory_label[0] in labels:
+        key, per_gib, unit, example = memory_label
+        raw = labels[key]
         if not _DIGITS.fullmatch(raw) or int(raw) == 0:
-            errors.append(f"nvidia.com/gpu.memory: expected a whole number of MiB such as '81559', got {raw!r}")
+            errors.append(f"{key}: expected a whole number of {unit} such as '{example}', got {raw!r}")
             return None
-        gi = _gi(Decimal(raw) / 1024)
-        sources[keys.KEY_MEMORY_PER_GPU] = "label nvidia.com/gpu.memory"
-        notes.append(f"nvidia.com/gpu.memory={raw} MiB → {keys.KEY_MEMORY_PER_GPU}={gi}Gi")
-        return gi
-    if vendor == "amd" and "amd.com/gpu.memory" in labels:
-        raw = labels["amd.com/gpu.memory"]
-        if not _DIGITS.fullmatch(raw) or int(raw) == 0:
-            errors.append(f"amd.com/gpu.memory: expected a whole number of MB such as '192000', got {raw!r}")
-            return None
-        gi = _gi(Decimal(raw) / 1000)
-        sources[keys.KEY_MEMORY_PER_GPU] = "label amd.com/gpu.memory"
-        notes.append(f"amd.com/gpu.memory={raw} MB → {keys.KEY_MEMORY_PER_GPU}={gi}Gi")
+        gi = _gi(Decimal(raw) / per_gib)
+        sources[keys.KEY_MEMORY_PER_GPU] = f"label {key}"
+        notes.append(f"{key}={raw} {unit} → {keys.KEY_MEMORY_PER_GPU}={gi}Gi")
         return gi
     if vendor == "amd" and "amd.com/gpu.vram" in labels:
         raw = labels["amd.com/gpu.vram"]

@@ -158,6 +158,8 @@ def add_member(*, tenant: Tenant, username: str, role: str = Membership.ROLE_MEM
         raise ServiceError(f"role must be 'admin' or 'member', got {role!r}", field="role")
     with transaction.atomic():
         user, created = User.objects.get_or_create(username=username, defaults={"email": email})
+        if not created and (user.is_staff or user.is_superuser) and not Membership.objects.filter(user=user).exists():
+            raise ServiceError("This is a provider staff account; it cannot join a tenant.", field="username")
         if created:
             user.set_password(password or secrets.token_urlsafe(12))
             user.save(update_fields=["password"])

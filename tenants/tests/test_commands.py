@@ -102,3 +102,11 @@ def test_portal_removes_a_member_and_refuses_a_foreign_one(client, tenant_a, ten
     response = client.post("/members/carol/remove", follow=True)
     assert "carol was removed" in response.content.decode()
     assert not Membership.objects.filter(user__username="carol").exists()
+
+
+def test_a_provider_staff_account_cannot_join_a_tenant(tenant_a, user_a, staff_user):
+    from tenants.services import ServiceError, add_member
+
+    with pytest.raises(ServiceError, match="provider staff account"):
+        add_member(tenant=tenant_a, username=staff_user.username, role="member", actor=user_a)
+    assert not Membership.objects.filter(user=staff_user).exists()
